@@ -1,0 +1,44 @@
+/** Files that appear whole or not at all: write to a temp file in the same directory tree, fsync, rename. */
+import { randomUUID } from 'node:crypto';
+import { mkdir, open, rename, rm, type FileHandle } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+
+/** A temp file name inside `tmpDir`, unique across processes; the pid lets a later GC find orphans. */
+export const tempName = (tmpDir: string, tag: string): string => join(tmpDir, `${tag}-${process.pid}-${randomUUID()}`);
+
+/** Streams `body` into `final` atomically; on any error the temp file is removed and nothing is left at `final`. */
+export async function writeAtomic(
+  final: string,
+  body: AsyncIterable<Uint8Array> | Uint8Array | string,
+  opts: { tmpDir?: string; mode?: number } = {},
+): Promise<void> {
+  const tmpDir = opts.tmpDir ?? dirname(final);
+  await mkdir(tmpDir, { recursive: true });
+  const tmp = tempName(tmpDir, '.tmp');
+  const fh = await open(tmp, 'wx', opts.mode ?? 0o644);
+  try {
+    if (typeof body === 'string' || body instanceof Uint8Array) await fh.writeFile(body);
+    else await writeStreamTo(fh, body);
+    await fh.sync();
+    await fh.close();
+    await rename(tmp, final);
+  } catch (err) {
+    await fh.close().catch(() => {});
+    await rm(tmp, { force: true });
+    throw err;
+  }
+}
+
+/**
+ * Writes a stream into an open file handle chunk by chunk. (A handle's own write stream with
+ * autoClose off keeps the handle referenced, so a later close() never resolves on Node 20.)
+ */
+export async function writeStreamTo(fh: FileHandle, body: AsyncIterable<Uint8Array>): Promise<number> {
+  let total = 0;
+  for await (const chunk of body) {
+    let off = 0;
+    while (off < chunk.byteLength) off += (await fh.write(chunk, off, chunk.byteLength - off)).bytesWritten;
+    total += chunk.byteLength;
+  }
+  return total;
+}
