@@ -18,6 +18,17 @@ const mib = (n: number): string => `${(n / (1 << 20)).toFixed(1)}MiB`;
 /** The reporter the CLI hands to library code. */
 export function terminalReporter(o: RenderOptions): Reporter {
   let lastLineWasBar = false;
+  // Blobs in flight: digest -> [bytes, total]; on a TTY one status line sums them.
+  const active = new Map<string, [number, number]>();
+  const status = (): string => {
+    let bytes = 0;
+    let total = 0;
+    for (const [b, t] of active.values()) {
+      bytes += b;
+      total += t;
+    }
+    return `copying ${active.size} blob${active.size === 1 ? '' : 's'}: ${mib(bytes)}/${mib(total)}`;
+  };
   const line = (text: string): void => {
     if (lastLineWasBar) o.err.write('\r\x1b[K');
     lastLineWasBar = false;
@@ -38,11 +49,12 @@ export function terminalReporter(o: RenderOptions): Reporter {
       if (o.quiet) return;
       if (e.kind === 'blob') {
         const name = `blob ${short(e.digest)}`;
+        if (e.state === 'done' || e.state === 'skipped') active.delete(e.digest);
+        else active.set(e.digest, [e.bytes, e.total]);
         if (e.state === 'skipped') line(`${name} skipped: already exists`);
         else if (e.state === 'done') line(`${name} done ${mib(e.total)}`);
-        else if (e.state === 'start') {
-          if (!o.tty) line(`copying ${name} (${mib(e.total)})`);
-        } else if (o.tty) bar(`${name} ${mib(e.bytes)}/${mib(e.total)}`);
+        else if (e.state === 'start' && !o.tty) line(`copying ${name} (${mib(e.total)})`);
+        if (o.tty && active.size > 0) bar(status());
         return;
       }
       const elapsed = e.ms !== undefined ? ` (${(e.ms / 1000).toFixed(1)}s)` : '';
