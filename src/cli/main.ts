@@ -4,6 +4,7 @@ import { Command, CommanderError } from 'commander';
 import { makeContext, type CliContext } from './context.js';
 import { reportFailure } from './exit.js';
 import { registerImageCommands } from './image-commands.js';
+import { registerRegistryCommands } from './registry-commands.js';
 
 /** Handlers get their context lazily, so `--debug` given anywhere on the line is honoured. */
 export type ContextGetter = (cmd: Command) => CliContext;
@@ -19,6 +20,7 @@ export function buildProgram(): Command {
     return makeContext({ debug: g.debug, quiet: g.quiet });
   };
   registerImageCommands(program, ctx);
+  registerRegistryCommands(program, ctx);
   return program;
 }
 

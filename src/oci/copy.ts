@@ -58,20 +58,29 @@ export async function copyImage(src: ImageSource, dst: ImageDestination, opts: C
   const limit = pLimit(dst.caps.concurrentPuts ? Math.max(1, opts.jobs ?? DEFAULT_JOBS) : 1);
   const stats = { blobsCopied: 0, blobsSkipped: 0, bytesCopied: 0 };
   const seen = new Map<Digest, Promise<void>>();
+  /** The first blob failure: blob copies still queued then are not started (a failed pull stops downloading). */
+  let failure: { readonly error: unknown } | undefined;
 
   const copyBlob = (desc: Descriptor): Promise<void> => {
     let job = seen.get(desc.digest);
     if (job === undefined) {
       job = limit(async () => {
-        if (await dst.hasBlob(desc)) {
-          stats.blobsSkipped++;
-          reporter.emit({ kind: 'blob', digest: desc.digest, state: 'skipped', bytes: 0, total: desc.size });
-          return;
+        if (failure !== undefined) throw failure.error;
+        try {
+          if (await dst.hasBlob(desc)) {
+            stats.blobsSkipped++;
+            reporter.emit({ kind: 'blob', digest: desc.digest, state: 'skipped', bytes: 0, total: desc.size });
+            return;
+          }
+          const body = await src.blob(desc);
+          await dst.putBlob(desc, withProgress(verified(body, desc), desc, reporter));
+          stats.blobsCopied++;
+          stats.bytesCopied += desc.size;
+        } catch (error) {
+          // Recorded before the pool starts the next job, so nothing queued behind a failure begins.
+          failure ??= { error };
+          throw error;
         }
-        const body = await src.blob(desc);
-        await dst.putBlob(desc, withProgress(verified(body, desc), desc, reporter));
-        stats.blobsCopied++;
-        stats.bytesCopied += desc.size;
       });
       seen.set(desc.digest, job);
     }

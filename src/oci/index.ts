@@ -19,7 +19,7 @@ export { copyImage, DEFAULT_JOBS, type CopyOptions, type CopyResult } from './co
 export { OciLayout, REF_NAME } from './layout.js';
 export { LayoutImageSource, LayoutImageDestination, findNamed, namesOf, withName, type LayoutHooks } from './layout-image.js';
 /** The local image store. */
-export { Store, StoreTransaction, type StoreImage, type StoreOptions } from './store.js';
+export { Store, StoreTransaction, type StoreImage, type StoreOptions, type TransactionOptions } from './store.js';
 /** Atomic file writes (temp, fsync, rename). */
 export { writeAtomic, tempName } from './atomic-file.js';
 /** The location table for the OCI transports. */

@@ -24,7 +24,8 @@ class StoreLocation implements ImageLocation {
     return (await Store.open(this.ctx.storeRoot, { reporter: this.ctx.reporter })).source(this.ref);
   }
   async openDestination(): Promise<ImageDestination> {
-    return (await Store.open(this.ctx.storeRoot, { reporter: this.ctx.reporter })).destination(this.ref);
+    // A copy into the store (a pull) keeps its verified blobs when it fails, so a re-run resumes.
+    return (await Store.open(this.ctx.storeRoot, { reporter: this.ctx.reporter })).destination(this.ref, { keepBlobs: true });
   }
 }
 

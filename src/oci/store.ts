@@ -94,14 +94,17 @@ export class Store {
    * Starts an all-or-nothing write of one or more images: it holds the store lock until commit or
    * rollback; commit names every image at once, rollback removes every blob it added.
    */
-  async transaction(): Promise<StoreTransaction> {
+  async transaction(opts: TransactionOptions = {}): Promise<StoreTransaction> {
     await this.lock.acquire();
-    return new StoreTransaction(this, () => this.lock.release());
+    return new StoreTransaction(this, () => this.lock.release(), opts);
   }
 
-  /** A destination that names the image `ref` when committed, and leaves nothing behind if it is not. */
-  async destination(ref: string): Promise<ImageDestination> {
-    const tx = await this.transaction();
+  /**
+   * A destination that names the image `ref` when committed. If it is not committed, the blobs it
+   * wrote are removed, unless `keepBlobs` (a pull: a re-run then resumes from the verified blobs).
+   */
+  async destination(ref: string, opts: TransactionOptions = {}): Promise<ImageDestination> {
+    const tx = await this.transaction(opts);
     return tx.destination(ref, { commitsTransaction: true });
   }
 
@@ -190,6 +193,14 @@ export class Store {
   }
 }
 
+export interface TransactionOptions {
+  /**
+   * Keep the blobs of an uncommitted write: each was verified before it was renamed into place, so a
+   * re-run skips them; nothing names them, so the next garbage collection removes them if unused.
+   */
+  readonly keepBlobs?: boolean;
+}
+
 /** See Store.transaction(). */
 export class StoreTransaction {
   private readonly added = new Set<Digest>();
@@ -199,6 +210,7 @@ export class StoreTransaction {
   constructor(
     private readonly store: Store,
     private readonly release: () => Promise<void>,
+    private readonly opts: TransactionOptions,
   ) {}
 
   /**
@@ -232,10 +244,11 @@ export class StoreTransaction {
     await this.finish();
   }
 
-  /** Removes every blob this transaction added that no named image reaches; releases the lock. No-op after commit. */
+  /** Drops staged names and (unless keepBlobs) every blob this transaction added; releases the lock. No-op after commit. */
   async rollback(): Promise<void> {
     if (this.done) return;
     this.index = undefined;
+    if (this.opts.keepBlobs) this.added.clear();
     await this.finish();
   }
 
