@@ -5,6 +5,7 @@ import { makeContext, type CliContext } from './context.js';
 import { reportFailure } from './exit.js';
 import { registerImageCommands } from './image-commands.js';
 import { registerRegistryCommands } from './registry-commands.js';
+import { registerBuildCommands } from './build-commands.js';
 
 /** Handlers get their context lazily, so `--debug` given anywhere on the line is honoured. */
 export type ContextGetter = (cmd: Command) => CliContext;
@@ -21,6 +22,7 @@ export function buildProgram(): Command {
   };
   registerImageCommands(program, ctx);
   registerRegistryCommands(program, ctx);
+  registerBuildCommands(program, ctx);
   return program;
 }
 
