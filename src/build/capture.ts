@@ -54,9 +54,13 @@ export interface CaptureResult {
 export async function captureImages(o: CaptureOptions): Promise<CaptureResult> {
   const reporter = o.reporter ?? silentReporter;
   const dir = join(o.contextDir, 'registry');
-  const found: FoundImage[] = await discoverImages({ contextDir: o.contextDir, reporter, ...(o.helm !== undefined ? { helm: o.helm } : {}) });
+  const named: FoundImage[] = await discoverImages({ contextDir: o.contextDir, reporter, ...(o.helm !== undefined ? { helm: o.helm } : {}) });
   const archives = await discoverArchives(o.contextDir);
-  for (const a of archives) if (!found.some((f) => f.ref === a.ref)) found.push({ ref: a.ref, source: a.source, from: a.location });
+  // An image an archive provides is taken from the archive, even where a manifest names it too: that is offline.
+  const found: FoundImage[] = [
+    ...named.filter((f) => !archives.some((a) => a.ref === f.ref)),
+    ...archives.map((a) => ({ ref: a.ref, source: a.source, from: a.location })),
+  ];
   if (found.length === 0) return { images: [], dir, listPath: undefined };
   await mkdir(dir, { recursive: true });
   reporter.emit({ kind: 'log', level: 'info', msg: `capturing ${found.length} image(s) into ${dir}` });

@@ -78,3 +78,26 @@ test('images named by manifests, shim lists and charts are captured into registr
   // And skopeo can copy every layer out of it (the blobs are whole).
   await tool('skopeo', ['copy', '--src-tls-verify=false', `docker://${served.host}/calico/cni:v3.26`, `oci:${join(dir, 'check')}:x`]);
 });
+
+test('an image that images/skopeo/tar.txt provides is taken from the archive, even where a manifest names it (offline)', async (t) => {
+  const dir = await tempDir(t);
+  const layout = join(dir, 'src');
+  const img = await randomImage(layout, { layers: 1, name: 'x' });
+  const ctx = join(dir, 'ctx');
+  await writeTree(ctx, {
+    Kubefile: 'FROM scratch\nCOPY . .\n',
+    // registry.invalid cannot be reached: only the archive can provide this image.
+    'manifests/app.yaml': 'containers:\n- image: registry.invalid/team/offline:1\n',
+    'images/skopeo/tar.txt': 'docker-archive:images/offline.tar@registry.invalid/team/offline:1\n',
+  });
+  await tool('skopeo', ['copy', '-q', `oci:${layout}:x`, `docker-archive:${join(ctx, 'images', 'offline.tar')}:registry.invalid/team/offline:1`]);
+  const built = await buildImage({ contextDir: ctx, tags: ['apps/offline:v1'], storeRoot: join(dir, 'store'), platform: { os: 'linux', architecture: 'amd64' } });
+  t.deepEqual(built.capture!.images.map((i) => [i.stored, i.source]), [['team/offline:1', 'images/skopeo/tar.txt:1']]);
+  const layers = JSON.parse(await tool('skopeo', ['inspect', `docker-archive:${join(ctx, 'images', 'offline.tar')}`])).Layers as string[];
+  const dirLayers = await copyImage(
+    await parseAnyLocation(`registry-dir:${join(ctx, 'registry')}:team/offline:1`, { storeRoot: join(dir, 'unused') }).openSource(),
+    await parseAnyLocation(`oci:${join(dir, 'out')}:y`, { storeRoot: join(dir, 'unused') }).openDestination(),
+  );
+  t.is(dirLayers.blobsCopied, 1 + layers.length);
+  t.is(img.layers.length, layers.length);
+});
