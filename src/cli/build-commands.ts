@@ -3,12 +3,8 @@ import { resolve } from 'node:path';
 import { Option, type Command } from 'commander';
 import { buildImage, BuildError, DEFAULT_MAX_PULL_PROCS } from '../build/index.js';
 import { parsePlatform } from '../oci/index.js';
-import type { Reporter } from '../report.js';
 import type { ContextGetter } from './main.js';
-import { authFilePaths } from './registry-commands.js';
-
-/** Per-host certs directories, as containers/image reads them. */
-const SYSTEM_CERT_DIRS = ['/etc/containers/certs.d', '/etc/docker/certs.d'];
+import { addRegistryFlags, parseBool, positiveInt, quietly, registryOptions } from './options.js';
 
 interface BuildFlags {
   readonly file?: string;
@@ -30,33 +26,14 @@ interface BuildFlags {
 
 const collect = (v: string, prev: string[]): string[] => [...prev, v];
 
-const parseBool = (name: string) => (v: string | undefined): boolean => {
-  if (v === undefined || v === 'true') return true;
-  if (v === 'false') return false;
-  throw new BuildError('BUILD_USAGE', `--${name}: expected true or false, got "${v}"`);
-};
-
-const positiveInt = (name: string) => (v: string): number => {
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < 1) throw new BuildError('BUILD_USAGE', `--${name}: expected a positive integer, got "${v}"`);
-  return n;
-};
-
 function keyValue(flag: string, s: string, allowBare = false): [string, string] {
   const eq = s.indexOf('=');
   if (eq === 0 || (eq < 0 && !allowBare)) throw new BuildError('BUILD_USAGE', `--${flag} ${s}: expected KEY=VALUE`);
   return eq < 0 ? [s, ''] : [s.slice(0, eq), s.slice(eq + 1)];
 }
 
-/** The reporter for `-q`: only warnings and errors, and the answer. */
-function quietly(r: Reporter, quiet: boolean | undefined): Reporter {
-  if (!quiet) return r;
-  return { emit: (e) => (e.kind === 'log' && (e.level === 'error' || e.level === 'warn') ? r.emit(e) : undefined), result: (s) => r.result(s) };
-}
-
 export function registerBuildCommands(program: Command, ctx: ContextGetter): void {
-  program
-    .command('build')
+  addRegistryFlags(program.command('build'))
     .aliases(['bud', 'build-using-dockerfile'])
     .description('build a cluster image from a Kubefile, capturing the container images it names into registry/')
     .argument('[context]', 'the build context directory', '.')
@@ -76,9 +53,6 @@ export function registerBuildCommands(program: Command, ctx: ContextGetter): voi
     .option('--target <stage>', 'build up to this stage')
     .addOption(new Option('--save-image [bool]', 'capture the images the context names into <context>/registry first').argParser(parseBool('save-image')).default(true))
     .addOption(new Option('--max-pull-procs <n>', 'images captured at once').argParser(positiveInt('max-pull-procs')).default(DEFAULT_MAX_PULL_PROCS))
-    .addOption(new Option('--tls-verify [bool]', 'verify TLS certificates and require HTTPS (loopback registries never need it)').argParser(parseBool('tls-verify')).default(true))
-    .option('--authfile <path>', 'registry credentials file')
-    .option('--cert-dir <dir>', 'certificates for registries')
     .option('--layers', 'accepted for buildah compatibility: every COPY/ADD is its own layer anyway')
     .action(async (contextDir: string, o: BuildFlags, cmd: Command) => {
       const c = ctx(cmd);
@@ -98,13 +72,7 @@ export function registerBuildCommands(program: Command, ctx: ContextGetter): voi
         saveImages: o.saveImage,
         maxPullProcs: o.maxPullProcs,
         storeRoot: c.storeRoot,
-        registry: {
-          authFiles: authFilePaths(c.env, o.authfile).read,
-          tlsVerify: o.tlsVerify,
-          ...(o.certDir !== undefined ? { certDir: o.certDir } : {}),
-          systemCertDirs: SYSTEM_CERT_DIRS,
-          userAgent: 'sealos-ts/0.1',
-        },
+        registry: registryOptions(c, o),
         reporter,
       });
       if (result.capture !== undefined && result.capture.images.length > 0) {

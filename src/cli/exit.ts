@@ -5,7 +5,7 @@ import { errorChain, innermostSealosError } from '../errors.js';
 export const EXIT_BUG = 70;
 
 const EXIT_BY_PREFIX: ReadonlyArray<readonly [RegExp, number]> = [
-  [/^(BAD_|UNSAFE_PATH|USAGE)/, 2],
+  [/^(BAD_|UNSAFE_PATH|USAGE|BUILD_(SYNTAX|NO_FILE|SOURCE|UNSUPPORTED|USAGE))/, 2],
   [/^(IMAGE_UNKNOWN|BLOB_UNKNOWN|NOT_FOUND)/, 3],
   [/^SSH_/, 4],
   [/^(REGISTRY_|AUTH_)/, 5],

@@ -16,7 +16,9 @@ import {
   type StoreImage,
 } from '../oci/index.js';
 import { SealosError } from '../errors.js';
+import { parseAnyLocation, Registries } from '../registry/index.js';
 import type { ContextGetter } from './main.js';
+import { addRegistryFlags, jobsOption, quietly, registryOptions, type RegistryFlags } from './options.js';
 import { formatTable, humanSize, timeAgo } from './table.js';
 
 interface ImageRow {
@@ -102,17 +104,21 @@ export function registerImageCommands(program: Command, ctx: ContextGetter): voi
       for (const name of removed) c.reporter.result(`Untagged: ${name}`);
     });
 
-  program
-    .command('inspect')
-    .description('show the manifest, config and sealos labels of an image (store name, oci:DIR, oci-archive:FILE, docker-archive:FILE)')
+  addRegistryFlags(program.command('inspect'))
+    .description('show the manifest, config and sealos labels of an image (store name or ID, docker://REF, oci:DIR, oci-archive:FILE, docker-archive:FILE, registry-dir:DIR:REF)')
     .argument('<image>', 'image name, ID or location')
     .option('--platform <os/arch[/variant]>', 'which image of a multi-platform index')
-    .action(async (image: string, o: { platform?: string }, cmd: Command) => {
+    .action(async (image: string, o: RegistryFlags & { platform?: string }, cmd: Command) => {
       const c = ctx(cmd);
-      const loc = parseLocation(image, { storeRoot: c.storeRoot, reporter: c.reporter }, ociTransports);
-      const src = loc.transport === 'store' ? await (await Store.open(c.storeRoot)).source(image) : await loc.openSource();
-      const result = await inspectImage(src, o.platform !== undefined ? parsePlatform(o.platform) : undefined);
-      c.reporter.result(JSON.stringify(result, null, 2));
+      const registries = new Registries(registryOptions(c, o));
+      try {
+        const loc = parseAnyLocation(image, { storeRoot: c.storeRoot, reporter: c.reporter, registries });
+        const src = loc.transport === 'store' ? await (await Store.open(c.storeRoot)).source(image) : await loc.openSource();
+        const result = await inspectImage(src, o.platform !== undefined ? parsePlatform(o.platform) : undefined);
+        c.reporter.result(JSON.stringify(result, null, 2));
+      } finally {
+        await registries.close();
+      }
     });
 
   program
@@ -121,11 +127,11 @@ export function registerImageCommands(program: Command, ctx: ContextGetter): voi
     .argument('<images...>', 'image names or IDs')
     .requiredOption('-o, --output <file>', 'the archive to write')
     .addOption(new Option('--format <format>', 'archive format').choices(FORMATS).default('oci-archive'))
-    .option('-j, --jobs <n>', 'parallel blob copies', (v) => Number.parseInt(v, 10))
+    .addOption(jobsOption())
     .option('-q, --quiet', 'no progress')
     .action(async (images: string[], o: { output: string; format: string; jobs?: number; quiet?: boolean }, cmd: Command) => {
       const c = ctx(cmd);
-      const reporter = o.quiet ? { emit: () => {}, result: c.reporter.result } : c.reporter;
+      const reporter = quietly(c.reporter, o.quiet);
       const store = await Store.open(c.storeRoot, { reporter });
       if (o.format === 'oci-dir') {
         if (images.length !== 1) throw new SealosError('USAGE', 'save --format oci-dir takes one image');
@@ -144,11 +150,11 @@ export function registerImageCommands(program: Command, ctx: ContextGetter): voi
     .command('load')
     .description('load every image of an archive (oci-archive or docker-archive, optionally gzipped) into the local store')
     .option('-i, --input <file>', 'the archive; standard input when omitted')
-    .option('-j, --jobs <n>', 'parallel blob copies', (v) => Number.parseInt(v, 10))
+    .addOption(jobsOption())
     .option('-q, --quiet', 'no progress')
     .action(async (o: { input?: string; jobs?: number; quiet?: boolean }, cmd: Command) => {
       const c = ctx(cmd);
-      const reporter = o.quiet ? { emit: () => {}, result: c.reporter.result } : c.reporter;
+      const reporter = quietly(c.reporter, o.quiet);
       if (o.input === undefined && process.stdin.isTTY) throw new SealosError('USAGE', 'load: give -i FILE or pipe an archive into standard input');
       const store = await Store.open(c.storeRoot, { reporter });
       const names = await loadArchive(store, o.input ?? process.stdin, { reporter, jobs: o.jobs });

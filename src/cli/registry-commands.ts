@@ -1,15 +1,8 @@
 /**
  * Registry commands: pull, push, login, logout. Parsing, settings resolved at the edge (auth files, TLS),
- * and printing only; the work is the copy engine with docker:// locations.
- *
- * Credentials: `login` writes `--authfile`, else `$REGISTRY_AUTH_FILE`, else `~/.config/containers/auth.json`
- * (`$XDG_CONFIG_HOME` honoured), mode 0600. That path survives reboots, unlike podman's default under
- * `$XDG_RUNTIME_DIR` (a tmpfs, and unset in root's non-login SSH sessions where sealos usually runs).
- * Reading tries `$XDG_RUNTIME_DIR/containers/auth.json` first (podman's and skopeo's logins), then that file,
- * then `$DOCKER_CONFIG/config.json` or `~/.docker/config.json`.
+ * and printing only; the work is the copy engine with docker:// locations. Where credentials are read
+ * and written: see registry-options.ts.
  */
-import { homedir } from 'node:os';
-import { join } from 'node:path';
 import { Option, type Command } from 'commander';
 import { SealosError } from '../errors.js';
 import {
@@ -35,72 +28,11 @@ import {
   type RegistryLocationContext,
 } from '../registry/index.js';
 import type { Reporter } from '../report.js';
-import type { CliContext } from './context.js';
 import type { ContextGetter } from './main.js';
+import { addRegistryFlags, authFilePaths, jobsOption, quietly, registryOptions, type RegistryFlags } from './options.js';
 
-/** Per-host certs directories read when `--cert-dir` is not given, as containers/image does. */
-const SYSTEM_CERT_DIRS = ['/etc/containers/certs.d', '/etc/docker/certs.d'];
-
-export interface AuthFilePaths {
-  /** Read in order; the first match wins. */
-  readonly read: readonly string[];
-  /** Where login and logout write. */
-  readonly write: string;
-}
-
-/** Resolves the auth files from `--authfile` and the environment (see the module comment). */
-export function authFilePaths(env: NodeJS.ProcessEnv, authfile?: string): AuthFilePaths {
-  const home = env.HOME || homedir();
-  const docker = join(env.DOCKER_CONFIG || join(home, '.docker'), 'config.json');
-  const explicit = authfile ?? (env.REGISTRY_AUTH_FILE || undefined);
-  if (explicit !== undefined) return { read: [explicit, docker], write: explicit };
-  const write = join(env.XDG_CONFIG_HOME || join(home, '.config'), 'containers', 'auth.json');
-  const runtime = env.XDG_RUNTIME_DIR ? [join(env.XDG_RUNTIME_DIR, 'containers', 'auth.json')] : [];
-  return { read: [...runtime, write, docker], write };
-}
-
-interface RegistryFlags {
-  readonly tlsVerify: boolean;
-  readonly authfile?: string;
-  readonly certDir?: string;
-  readonly quiet?: boolean;
-  readonly jobs?: number;
-}
-
-const parseBool = (v: string | undefined): boolean => {
-  if (v === undefined || v === 'true') return true;
-  if (v === 'false') return false;
-  throw new SealosError('USAGE', `expected true or false, got "${v}"`);
-};
-
-const tlsOption = () =>
-  new Option('--tls-verify [bool]', 'verify TLS certificates and require HTTPS (loopback registries never need it)')
-    .argParser(parseBool)
-    .default(true);
-
-const jobsOption = () =>
-  new Option('-j, --jobs <n>', 'parallel blob copies').argParser((v) => {
-    const n = Number.parseInt(v, 10);
-    if (!Number.isInteger(n) || n < 1) throw new SealosError('USAGE', `--jobs: expected a positive integer, got "${v}"`);
-    return n;
-  });
-
-/** The reporter for `-q`: no progress, but warnings and errors still go out. */
-function quietly(r: Reporter, quiet: boolean | undefined): Reporter {
-  if (!quiet) return r;
-  return { emit: (e) => (e.kind === 'log' && (e.level === 'error' || e.level === 'warn') ? r.emit(e) : undefined), result: (s) => r.result(s) };
-}
-
-function registriesFor(c: CliContext, o: RegistryFlags, credentials?: Credentials): Registries {
-  return new Registries({
-    authFiles: authFilePaths(c.env, o.authfile).read,
-    tlsVerify: o.tlsVerify,
-    certDir: o.certDir,
-    systemCertDirs: SYSTEM_CERT_DIRS,
-    userAgent: 'sealos-ts/0.1',
-    ...(credentials !== undefined ? { credentials } : {}),
-  });
-}
+/** Flags of the commands that copy images. */
+type CopyFlags = RegistryFlags & { readonly quiet?: boolean; readonly jobs?: number };
 
 const mib = (n: number): string => `${(n / (1 << 20)).toFixed(1)} MiB`;
 
@@ -131,22 +63,18 @@ function authKeyArg(arg: string): { key: string; host: string } {
 }
 
 export function registerRegistryCommands(program: Command, ctx: ContextGetter): void {
-  program
-    .command('pull')
+  addRegistryFlags(program.command('pull'))
     .description('copy images from registries into the local store')
     .argument('<images...>', 'image references (docker.io/library/nginx:1.25, localhost:5000/x:1)')
     .option('--platform <os/arch[/variant]>', "which image of a multi-platform index (default: this host's)")
     .option('--all-platforms', 'keep the whole multi-platform index')
     .addOption(new Option('--policy <policy>', 'when to pull').choices(['always', 'missing', 'never']).default('missing'))
-    .addOption(tlsOption())
-    .option('--authfile <file>', 'credentials file (default: see `sealos login --help`)')
-    .option('--cert-dir <dir>', 'certificates for the registries: *.crt CAs, NAME.cert + NAME.key client pair')
     .addOption(jobsOption())
     .option('-q, --quiet', 'no progress output')
     .action(
       async (
         images: string[],
-        o: RegistryFlags & { platform?: string; allPlatforms?: boolean; policy: 'always' | 'missing' | 'never' },
+        o: CopyFlags & { platform?: string; allPlatforms?: boolean; policy: 'always' | 'missing' | 'never' },
         cmd: Command,
       ) => {
         const c = ctx(cmd);
@@ -155,7 +83,7 @@ export function registerRegistryCommands(program: Command, ctx: ContextGetter): 
         const reporter = quietly(c.reporter, o.quiet);
         const refs = images.map(imageArg);
         const store = await Store.open(c.storeRoot, { reporter });
-        const registries = registriesFor(c, o);
+        const registries = new Registries(registryOptions(c, o));
         const lctx: RegistryLocationContext = { storeRoot: c.storeRoot, reporter, registries };
         try {
           for (const ref of refs) {
@@ -183,22 +111,18 @@ export function registerRegistryCommands(program: Command, ctx: ContextGetter): 
       },
     );
 
-  program
-    .command('push')
+  addRegistryFlags(program.command('push'))
     .description('copy an image from the local store to a registry (or to any location)')
     .argument('<image>', 'image name or ID in the local store')
     .argument('[destination]', 'docker://REF, a registry reference, or any location (oci:DIR:REF, registry-dir:DIR:REF, ...); default: the image name')
-    .addOption(tlsOption())
-    .option('--authfile <file>', 'credentials file (default: see `sealos login --help`)')
-    .option('--cert-dir <dir>', 'certificates for the registry: *.crt CAs, NAME.cert + NAME.key client pair')
     .addOption(jobsOption())
     .option('-q, --quiet', 'no progress output')
-    .action(async (image: string, destination: string | undefined, o: RegistryFlags, cmd: Command) => {
+    .action(async (image: string, destination: string | undefined, o: CopyFlags, cmd: Command) => {
       const c = ctx(cmd);
       const reporter = quietly(c.reporter, o.quiet);
       const store = await Store.open(c.storeRoot, { reporter });
       const img = await store.get(image);
-      const registries = registriesFor(c, o);
+      const registries = new Registries(registryOptions(c, o));
       const lctx: RegistryLocationContext = { storeRoot: c.storeRoot, reporter, registries };
       const colon = destination?.indexOf(':') ?? -1;
       const hasTransport = destination !== undefined && colon > 0 && transports.has(destination.slice(0, colon));
@@ -215,8 +139,7 @@ export function registerRegistryCommands(program: Command, ctx: ContextGetter): 
       }
     });
 
-  program
-    .command('login')
+  addRegistryFlags(program.command('login'), 'credentials file to write')
     .description(
       'check credentials against a registry and save them (--authfile, $REGISTRY_AUTH_FILE, or ~/.config/containers/auth.json, mode 0600)',
     )
@@ -224,9 +147,6 @@ export function registerRegistryCommands(program: Command, ctx: ContextGetter): 
     .option('-u, --username <user>', 'user name')
     .option('-p, --password <password>', 'password (visible in the process list: prefer --password-stdin)')
     .option('--password-stdin', 'read the password from standard input')
-    .addOption(tlsOption())
-    .option('--authfile <file>', 'credentials file to write')
-    .option('--cert-dir <dir>', 'certificates for the registry: *.crt CAs, NAME.cert + NAME.key client pair')
     .action(
       async (registry: string, o: RegistryFlags & { username?: string; password?: string; passwordStdin?: boolean }, cmd: Command) => {
         const c = ctx(cmd);
@@ -239,7 +159,7 @@ export function registerRegistryCommands(program: Command, ctx: ContextGetter): 
           c.reporter.emit({ kind: 'log', level: 'warn', msg: 'a password given with -p is visible in the process list; use --password-stdin' });
         if (password === undefined || password === '') throw new SealosError('USAGE', 'login: give the password with --password-stdin (or -p)');
         const creds: Credentials = { username: o.username, password };
-        const registries = registriesFor(c, o, creds);
+        const registries = new Registries(registryOptions(c, o, creds));
         try {
           await (await registries.client(host)).checkLogin();
         } finally {

@@ -117,3 +117,20 @@ test('pull: a missing image is named, --policy never does not touch the network,
   t.is(quiet.stderr, '');
   t.deepEqual((await snapshotStore(empty.store)).tmp, []);
 });
+
+test('inspect reads an image straight from a registry, with saved credentials', async (t) => {
+  const reg = await startRegistry(t, { auth: { username: USER, password: PASSWORD } });
+  const s = await setup(t);
+  const img = await seedStore(t, s.store, 'team/seen:1');
+  t.is((await s.run(['login', reg.host, '-u', USER, '--password-stdin'], `${PASSWORD}\n`)).code, 0);
+  t.is((await s.run(['push', '-q', 'team/seen:1', `${reg.host}/team/seen:1`])).code, 0);
+  const r = await s.run(['inspect', `docker://${reg.host}/team/seen:1`]);
+  t.is(r.code, 0, r.stderr);
+  const out = JSON.parse(r.stdout);
+  t.is(out.Digest, img.manifest.digest);
+  t.is(out.Config.rootfs.diff_ids.length, 2);
+  const missing = await s.run(['inspect', `docker://${reg.host}/team/absent:1`]);
+  t.is(missing.code, 5);
+  t.regex(missing.stderr, /team\/absent:1/);
+  t.notRegex(missing.stderr + r.stderr, new RegExp(PASSWORD));
+});
