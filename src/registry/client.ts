@@ -1,108 +1,26 @@
 /**
  * Distribution-spec operations on one registry: manifests (get, put), blobs (HEAD, GET resumed with Range
- * after a broken stream, cross-repository mount, monolithic or chunked upload), tags. One RegistryConnection
- * per host carries scheme, auth and retries; `Registries` keeps those per command and remembers which
- * repositories hold which blobs, so a push can mount instead of upload.
+ * after a broken stream, cross-repository mount, monolithic or chunked upload), tags. It rides on one
+ * RegistryConnection (scheme, auth, retries) and tells its `Registries` which repositories hold which blobs.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Response } from 'node-fetch';
 import { digestOf, MAX_MANIFEST_BYTES, MediaType, OciError, type Descriptor, type Digest, type RawManifest } from '../oci/index.js';
-import { findCredentials, type Credentials } from './auth-file.js';
 import { repoScope } from './auth.js';
 import { redactUrl, RegistryError } from './errors.js';
-import { apiHostOf, destroyBody, discard, networkError, RegistryConnection } from './http.js';
-import { isLoopbackHost, tlsMaterialFor } from './tls.js';
+import { apiHostOf, RegistryConnection } from './http.js';
+import { networkError } from './net-errors.js';
+import type { Registries } from './registries.js';
+import { chunked, coalesce, collect, destroyBody, discard, readBody } from './streams.js';
 
 /** Manifest media types a pull accepts, most wanted first. */
 export const MANIFEST_ACCEPT = [MediaType.OciIndex, MediaType.DockerList, MediaType.OciManifest, MediaType.DockerManifest].join(', ');
 
 /**
- * Blobs up to this size go up in one PUT; larger ones in PATCH chunks of this size, each buffered so it can
- * be re-sent alone. Memory per upload job is one chunk; 4 MiB keeps 6 jobs well inside the 150 MB budget.
+ * Bytes gathered from the socket's 64 KiB reads before a blob chunk is handed on: one hash update and one
+ * file write per MiB instead of per 64 KiB (the pull benchmark spends less time in syscalls and promise hops).
  */
-export const DEFAULT_CHUNK_BYTES = 4 << 20;
-/** Extra attempts for a temporary failure, as containers/image's default `--retry-times` of 3. */
-export const DEFAULT_RETRIES = 3;
-export const DEFAULT_RETRY_BASE_MS = 250;
-
-export interface RegistryOptions {
-  /** Auth files read in order (containers auth.json, then ~/.docker/config.json); the first match wins. */
-  readonly authFiles?: readonly string[];
-  /** Credentials that override the auth files for every registry (`--creds`, or `login` checking them). */
-  readonly credentials?: Credentials;
-  /** false: skip certificate checks and allow plain HTTP for every registry (`--tls-verify=false`). */
-  readonly tlsVerify?: boolean;
-  /** A certs directory for every registry (`--cert-dir`): `*.crt` CAs, `NAME.cert`+`NAME.key` client pair. */
-  readonly certDir?: string;
-  /**
-   * Treat loopback registries (`localhost`, 127.0.0.0/8, ::1) as insecure, as Docker does: no certificate
-   * check, plain HTTP fallback (default true). false makes them follow `tlsVerify` like any other host.
-   */
-  readonly insecureLoopback?: boolean;
-  /** Roots of per-host certs directories, `<root>/<host>/` (`/etc/containers/certs.d`). */
-  readonly systemCertDirs?: readonly string[];
-  readonly retries?: number;
-  readonly retryBaseMs?: number;
-  readonly chunkBytes?: number;
-  readonly userAgent?: string;
-}
-
-/** The per-command set of registry connections and what is known about where blobs live. */
-export class Registries {
-  private readonly clients = new Map<string, Promise<RegistryClient>>();
-  /** host -> digest -> repositories known to hold it. */
-  private readonly known = new Map<string, Map<string, Set<string>>>();
-
-  constructor(readonly opts: RegistryOptions = {}) {}
-
-  /** The client for `host` (`docker.io`, `localhost:5000`), created once. */
-  client(host: string): Promise<RegistryClient> {
-    let c = this.clients.get(host);
-    if (c === undefined) {
-      c = this.create(host);
-      this.clients.set(host, c);
-      c.catch(() => this.clients.delete(host));
-    }
-    return c;
-  }
-
-  private async create(host: string): Promise<RegistryClient> {
-    const o = this.opts;
-    const tls = await tlsMaterialFor(host, o.certDir, o.systemCertDirs ?? []);
-    const conn = new RegistryConnection({
-      host,
-      insecure: o.tlsVerify === false || (o.insecureLoopback !== false && isLoopbackHost(host)),
-      tls,
-      credentials: async () => o.credentials ?? (await findCredentials(o.authFiles ?? [], host)),
-      retries: o.retries ?? DEFAULT_RETRIES,
-      retryBaseMs: o.retryBaseMs ?? DEFAULT_RETRY_BASE_MS,
-      userAgent: o.userAgent ?? 'sealos-ts',
-      maxSockets: 32,
-    });
-    return new RegistryClient(conn, this, o.chunkBytes ?? DEFAULT_CHUNK_BYTES);
-  }
-
-  /** Records that `repository` on `host` holds `digest` (seen in a pull, a HEAD, an upload, a mount). */
-  remember(host: string, repository: string, digest: Digest): void {
-    let byDigest = this.known.get(host);
-    if (byDigest === undefined) this.known.set(host, (byDigest = new Map()));
-    let repos = byDigest.get(digest);
-    if (repos === undefined) byDigest.set(digest, (repos = new Set()));
-    repos.add(repository);
-  }
-
-  /** Repositories on `host` other than `except` known to hold `digest`. */
-  holders(host: string, digest: Digest, except: string): string[] {
-    return [...(this.known.get(host)?.get(digest) ?? [])].filter((r) => r !== except);
-  }
-
-  /** Closes every connection's sockets. */
-  async close(): Promise<void> {
-    const all = [...this.clients.values()];
-    this.clients.clear();
-    for (const c of await Promise.allSettled(all)) if (c.status === 'fulfilled') c.value.close();
-  }
-}
+const COALESCE_BYTES = 1 << 20;
 
 /** A started upload: where the next PATCH or the final PUT goes. */
 export interface UploadSession {
@@ -421,81 +339,4 @@ export class RegistryClient {
   get apiHost(): string {
     return apiHostOf(this.host);
   }
-}
-
-async function readBody(res: Response, cap: number, what: string): Promise<Buffer> {
-  const parts: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of res.body as AsyncIterable<Buffer>) {
-    size += chunk.byteLength;
-    if (size > cap) {
-      destroyBody(res);
-      throw new RegistryError('REGISTRY_PROTOCOL', `${what}: larger than ${cap} bytes`);
-    }
-    parts.push(chunk);
-  }
-  return Buffer.concat(parts);
-}
-
-/**
- * Bytes gathered from the socket's 64 KiB reads before a blob chunk is handed on: one hash update and one
- * file write per MiB instead of per 64 KiB (the pull benchmark spends less time in syscalls and promise hops).
- */
-const COALESCE_BYTES = 1 << 20;
-
-/** Regroups small chunks into chunks of at least `n` bytes (the last may be smaller). */
-async function* coalesce(body: AsyncIterable<Buffer>, n: number): AsyncGenerator<Buffer> {
-  let parts: Buffer[] = [];
-  let size = 0;
-  try {
-    for await (const chunk of body) {
-      parts.push(chunk);
-      size += chunk.byteLength;
-      if (size >= n) {
-        yield parts.length === 1 ? parts[0]! : Buffer.concat(parts, size);
-        parts = [];
-        size = 0;
-      }
-    }
-  } catch (err) {
-    // Hand on what arrived before the failure, so a resumed download starts after it.
-    if (size > 0) yield Buffer.concat(parts, size);
-    throw err;
-  }
-  if (size > 0) yield parts.length === 1 ? parts[0]! : Buffer.concat(parts, size);
-}
-
-/** Reads a whole stream of known size into one buffer. */
-async function collect(body: AsyncIterable<Uint8Array>, size: number): Promise<Buffer> {
-  const buf = Buffer.allocUnsafe(size);
-  let at = 0;
-  for await (const chunk of body) {
-    if (at + chunk.byteLength > size) throw new RegistryError('REGISTRY_PROTOCOL', `blob longer than its ${size} bytes`);
-    buf.set(chunk, at);
-    at += chunk.byteLength;
-  }
-  return at === size ? buf : buf.subarray(0, at);
-}
-
-/**
- * Regroups a stream into buffers of exactly `n` bytes (the last may be shorter). One buffer is reused for
- * every chunk: the consumer must be done with a chunk (its PATCH answered) before it asks for the next.
- */
-async function* chunked(body: AsyncIterable<Uint8Array>, n: number): AsyncGenerator<Buffer> {
-  const buf = Buffer.allocUnsafe(n);
-  let at = 0;
-  for await (const chunk of body) {
-    let from = 0;
-    while (from < chunk.byteLength) {
-      const take = Math.min(n - at, chunk.byteLength - from);
-      buf.set(chunk.subarray(from, from + take), at);
-      at += take;
-      from += take;
-      if (at === n) {
-        yield buf;
-        at = 0;
-      }
-    }
-  }
-  if (at > 0) yield buf.subarray(0, at);
 }

@@ -6,13 +6,14 @@
  */
 import { Agent as HttpAgent } from 'node:http';
 import { Agent as HttpsAgent } from 'node:https';
-import type { Readable } from 'node:stream';
 import { rootCertificates } from 'node:tls';
 import { setTimeout as sleep } from 'node:timers/promises';
 import fetch, { type Response } from 'node-fetch';
 import type { Credentials } from './auth-file.js';
 import { basicAuth, parseChallenge, parseTokenResponse, scopeKey, type CachedToken, type Challenge } from './auth.js';
 import { redactUrl, RegistryError, type RegistryCode } from './errors.js';
+import { networkError, parseErrorBody } from './net-errors.js';
+import { discard, readCapped } from './streams.js';
 import type { TlsMaterial } from './tls.js';
 
 export type Method = 'GET' | 'HEAD' | 'PUT' | 'POST' | 'PATCH' | 'DELETE';
@@ -56,104 +57,6 @@ const ERROR_BODY_BYTES = 64 << 10;
 const MAX_REDIRECTS = 5;
 /** Bytes node-fetch buffers per response stream (the socket's own reads are 64 KiB); more only costs memory per job. */
 const RESPONSE_HIGH_WATER_MARK = 64 << 10;
-
-const TEMPORARY_NET = new Set([
-  'ECONNREFUSED',
-  'ECONNRESET',
-  'EPIPE',
-  'ETIMEDOUT',
-  'EAI_AGAIN',
-  'EHOSTUNREACH',
-  'ENETUNREACH',
-  'ERR_STREAM_PREMATURE_CLOSE',
-]);
-const NET_TEXT: Readonly<Record<string, string>> = {
-  ECONNREFUSED: 'connection refused',
-  ECONNRESET: 'connection reset',
-  EPIPE: 'connection closed while sending',
-  ETIMEDOUT: 'timed out',
-  ENOTFOUND: 'host not found',
-  EAI_AGAIN: 'host name lookup failed',
-  ERR_STREAM_PREMATURE_CLOSE: 'connection closed before the response ended',
-};
-
-/** The code of a network error (node-fetch wraps the system error). */
-export function netCode(err: unknown): string | undefined {
-  for (let e: unknown = err; typeof e === 'object' && e !== null; e = (e as { cause?: unknown }).cause) {
-    const c = (e as { code?: unknown }).code;
-    if (typeof c === 'string' && c !== 'ERR_NODE_FETCH' && c !== 'system') return c;
-    const msg = (e as { message?: unknown }).message;
-    if (typeof msg === 'string' && /premature close/i.test(msg)) return 'ERR_STREAM_PREMATURE_CLOSE';
-    if (typeof msg === 'string' && /\baborted\b/.test(msg)) return 'ECONNRESET';
-  }
-  return undefined;
-}
-
-const isTlsCode = (code: string): boolean => /CERT|SSL|TLS|EPROTO|SELF_SIGNED|UNABLE_TO_|ERR_TLS/.test(code);
-
-/** The low-level reason of a network error, with any URL in it redacted (node-fetch quotes the whole URL). */
-function reasonOf(err: unknown): Error {
-  const msg = err instanceof Error ? err.message : String(err);
-  const reason = /reason: (.*)$/s.exec(msg)?.[1] ?? msg;
-  return new Error(reason.replace(/https?:\/\/\S+/g, (u) => redactUrl(u)));
-}
-
-/** A RegistryError for a failed connection or a broken response stream. */
-export function networkError(err: unknown, request: string, host: string): RegistryError {
-  if (err instanceof RegistryError) return err;
-  const code = netCode(err) ?? 'UNKNOWN';
-  const cause = reasonOf(err);
-  if (isTlsCode(code))
-    return new RegistryError('REGISTRY_TLS', `${request}: TLS failed (${code})`, {
-      request,
-      cause,
-      hint: `if ${host} uses a private CA, pass --cert-dir DIR holding its ca.crt; to skip the check use --tls-verify=false`,
-    });
-  return new RegistryError('REGISTRY_UNREACHABLE', `${request}: ${NET_TEXT[code] ?? code.toLowerCase()}`, {
-    request,
-    cause,
-    temporary: TEMPORARY_NET.has(code),
-    hint: `check that the registry ${host} is running and reachable, then run the command again`,
-  });
-}
-
-/** Discards a response body so its socket can be reused. */
-export function discard(res: Response): void {
-  res.body?.resume();
-}
-
-/** Abandons a response body midway; its socket is closed. */
-export function destroyBody(res: Response): void {
-  (res.body as unknown as Readable | null)?.destroy();
-}
-
-async function readCapped(res: Response, cap: number): Promise<string> {
-  if (res.body === null) return '';
-  const parts: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of res.body as AsyncIterable<Buffer>) {
-    parts.push(chunk);
-    size += chunk.byteLength;
-    if (size >= cap) {
-      destroyBody(res);
-      break;
-    }
-  }
-  return Buffer.concat(parts).subarray(0, cap).toString('utf8');
-}
-
-/** The spec's `{errors: [{code, message}]}` body, best effort. */
-function parseErrorBody(text: string): { codes: string[]; message: string } {
-  try {
-    const v = JSON.parse(text) as { errors?: Array<{ code?: unknown; message?: unknown }> };
-    const errs = Array.isArray(v.errors) ? v.errors : [];
-    const codes = errs.flatMap((e) => (typeof e.code === 'string' ? [e.code] : []));
-    const message = errs.flatMap((e) => (typeof e.message === 'string' ? [e.message] : [])).join('; ');
-    return { codes, message };
-  } catch {
-    return { codes: [], message: text.trim().split('\n')[0]?.slice(0, 200) ?? '' };
-  }
-}
 
 /** Docker Hub's API host differs from the name references use. */
 export const apiHostOf = (host: string): string => (host === 'docker.io' ? 'registry-1.docker.io' : host);

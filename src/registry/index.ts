@@ -18,14 +18,12 @@ export { isLoopbackHost, tlsMaterialFor, type TlsMaterial } from './tls.js';
 /** The client: per-command connections, and one registry's operations. */
 export {
   Registries,
-  RegistryClient,
   DEFAULT_CHUNK_BYTES,
   DEFAULT_RETRIES,
   DEFAULT_RETRY_BASE_MS,
-  MANIFEST_ACCEPT,
   type RegistryOptions,
-  type UploadSession,
-} from './client.js';
+} from './registries.js';
+export { RegistryClient, MANIFEST_ACCEPT, type UploadSession } from './client.js';
 /** `docker://REF` as source and destination. */
 export { DockerLocation, DockerImageSource, DockerImageDestination, parseDockerRest } from './docker-location.js';
 /** The docker-distribution storage layout (a cluster image's registry/ directory). */

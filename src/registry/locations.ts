@@ -3,8 +3,8 @@
  * The registry transports take their options from a RegistryLocationContext resolved at the CLI edge.
  */
 import { ociTransports, parseLocation, splitPathRef, type ImageLocation, type LocationContext, type Transport } from '../oci/index.js';
-import { Registries, type RegistryOptions } from './client.js';
 import { DockerLocation, parseDockerRest } from './docker-location.js';
+import { Registries, type RegistryOptions } from './registries.js';
 import { RegistryDirLocation } from './registry-dir.js';
 
 export interface RegistryLocationContext extends LocationContext, RegistryOptions {
