@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 PACKAGES=(
   skopeo umoci buildah            # outside judges of our images and archives
   docker-registry                 # a real registry on loopback
-  openssh-server openssh-client sudo socat iproute2 nftables iptables procps psmisc  # the SSH lab
+  openssh-server openssh-client sudo socat iproute2 nftables iptables procps psmisc openssl  # the SSH lab
   busybox-static tar gzip time ca-certificates
 )
 

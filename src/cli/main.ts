@@ -6,6 +6,7 @@ import { reportFailure } from './exit.js';
 import { registerImageCommands } from './image-commands.js';
 import { registerRegistryCommands } from './registry-commands.js';
 import { registerBuildCommands } from './build-commands.js';
+import { registerRemoteCommands } from './remote-commands.js';
 
 /** Handlers get their context lazily, so `--debug` given anywhere on the line is honoured. */
 export type ContextGetter = (cmd: Command) => CliContext;
@@ -23,6 +24,7 @@ export function buildProgram(): Command {
   registerImageCommands(program, ctx);
   registerRegistryCommands(program, ctx);
   registerBuildCommands(program, ctx);
+  registerRemoteCommands(program, ctx);
   return program;
 }
 

@@ -9,7 +9,7 @@ import { tool } from '../helpers/cli.js';
 import { randomImage } from '../helpers/images.js';
 import { skopeoDigest } from '../helpers/registry-images.js';
 import { startProxy } from '../helpers/registry-proxy.js';
-import { recordingReporter } from '../helpers/registry-report.js';
+import { recordingReporter } from '../helpers/recording-reporter.js';
 import { startRegistry } from '../helpers/registry.js';
 import { snapshotStore } from '../helpers/store-snapshot.js';
 import { tempDir } from '../helpers/temp.js';

@@ -6,7 +6,7 @@ import { listRegistryDir, parseAnyLocation, registryDirName, type RegistryLocati
 import { tool } from '../helpers/cli.js';
 import { randomImage } from '../helpers/images.js';
 import { randomIndex, skopeoDigest } from '../helpers/registry-images.js';
-import { recordingReporter } from '../helpers/registry-report.js';
+import { recordingReporter } from '../helpers/recording-reporter.js';
 import { startRegistry } from '../helpers/registry.js';
 import { tempDir } from '../helpers/temp.js';
 
