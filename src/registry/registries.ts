@@ -6,10 +6,11 @@ import { RegistryConnection } from './http.js';
 import { isLoopbackHost, tlsMaterialFor } from './tls.js';
 
 /**
- * Blobs up to this size go up in one PUT; larger ones in PATCH chunks of this size, each buffered so it can
- * be re-sent alone. Memory per upload job is one chunk; 4 MiB keeps 6 jobs well inside the 150 MB budget.
+ * Blobs up to this size go up in one PUT; larger ones in PATCH chunks of this size, each buffered so it
+ * can be re-sent alone (memory per upload job: one chunk). 8 MiB: docker-registry saves its hash state
+ * after every PATCH, and 4 MiB chunks made a 1 GiB push about 15% slower; 16 MiB gained little more.
  */
-export const DEFAULT_CHUNK_BYTES = 4 << 20;
+export const DEFAULT_CHUNK_BYTES = 8 << 20;
 /** Extra attempts for a temporary failure, as containers/image's default `--retry-times` of 3. */
 export const DEFAULT_RETRIES = 3;
 export const DEFAULT_RETRY_BASE_MS = 250;
