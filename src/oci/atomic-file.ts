@@ -6,11 +6,15 @@ import { dirname, join } from 'node:path';
 /** A temp file name inside `tmpDir`, unique across processes; the pid lets a later GC find orphans. */
 export const tempName = (tmpDir: string, tag: string): string => join(tmpDir, `${tag}-${process.pid}-${randomUUID()}`);
 
-/** Streams `body` into `final` atomically; on any error the temp file is removed and nothing is left at `final`. */
+/**
+ * Streams `body` into `final` atomically; on any error the temp file is removed and nothing is left at
+ * `final`. The data is fsynced before the rename unless `sync: false` (files a failed run recreates anyway:
+ * the rename still keeps them whole across a process crash, not across a power loss).
+ */
 export async function writeAtomic(
   final: string,
   body: AsyncIterable<Uint8Array> | Uint8Array | string,
-  opts: { tmpDir?: string; mode?: number } = {},
+  opts: { tmpDir?: string; mode?: number; sync?: boolean } = {},
 ): Promise<void> {
   const tmpDir = opts.tmpDir ?? dirname(final);
   await mkdir(tmpDir, { recursive: true });
@@ -18,8 +22,8 @@ export async function writeAtomic(
   const fh = await open(tmp, 'wx', opts.mode ?? 0o644);
   try {
     if (typeof body === 'string' || body instanceof Uint8Array) await fh.writeFile(body);
-    else await writeStreamTo(fh, body, FLUSH_EVERY_BYTES);
-    await fh.sync();
+    else await writeStreamTo(fh, body, opts.sync === false ? 0 : FLUSH_EVERY_BYTES);
+    if (opts.sync !== false) await fh.sync();
     await fh.close();
     await rename(tmp, final);
   } catch (err) {

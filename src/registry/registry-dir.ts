@@ -37,6 +37,12 @@ import {
 } from '../oci/index.js';
 import { RegistryError } from './errors.js';
 
+/**
+ * A registry directory is build output (a failed build writes it again), so its files are renamed into
+ * place whole but not fsynced: one fsync per blob and per link file made capturing 20 images about 15% slower.
+ */
+const NOT_DURABLE = { sync: false } as const;
+
 /** The repository name sealos stores an image under: the reference's path without its registry host. */
 export const registryDirName = (ref: ImageRef): string => ref.path;
 
@@ -103,13 +109,13 @@ export class RegistryDir {
   }
 
   async putBlobData(digest: Digest, body: AsyncIterable<Uint8Array> | Uint8Array): Promise<void> {
-    await writeAtomic(this.blobData(digest), body);
+    await writeAtomic(this.blobData(digest), body, NOT_DURABLE);
   }
 
   /** Writes a link file unless it already holds `digest`. */
   async link(path: string, digest: Digest): Promise<void> {
     if ((await readFile(path, 'utf8').catch(() => '')) === digest) return;
-    await writeAtomic(path, digest);
+    await writeAtomic(path, digest, NOT_DURABLE);
   }
 
   /** The digest a link file holds, or undefined when there is none. */
