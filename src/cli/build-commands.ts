@@ -3,7 +3,7 @@ import { resolve } from 'node:path';
 import { Option, type Command } from 'commander';
 import { buildImage, BuildError, DEFAULT_MAX_PULL_PROCS } from '../build/index.js';
 import { parsePlatform } from '../oci/index.js';
-import type { ContextGetter } from './main.js';
+import type { ContextGetter } from './program.js';
 import { addRegistryFlags, parseBool, positiveInt, quietly, registryOptions } from './options.js';
 
 interface BuildFlags {

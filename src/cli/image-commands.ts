@@ -17,7 +17,7 @@ import {
 } from '../oci/index.js';
 import { SealosError } from '../errors.js';
 import { parseAnyLocation, Registries } from '../registry/index.js';
-import type { ContextGetter } from './main.js';
+import type { ContextGetter } from './program.js';
 import { addRegistryFlags, jobsOption, quietly, registryOptions, type RegistryFlags } from './options.js';
 import { formatTable, humanSize, timeAgo } from './table.js';
 

@@ -28,7 +28,7 @@ import {
   type RegistryLocationContext,
 } from '../registry/index.js';
 import type { Reporter } from '../report.js';
-import type { ContextGetter } from './main.js';
+import type { ContextGetter } from './program.js';
 import { addRegistryFlags, authFilePaths, jobsOption, quietly, registryOptions, type RegistryFlags } from './options.js';
 
 /** Flags of the commands that copy images. */

@@ -17,7 +17,7 @@ import {
   type SshAuth,
 } from '../ssh/index.js';
 import type { CliContext } from './context.js';
-import type { ContextGetter } from './main.js';
+import type { ContextGetter } from './program.js';
 
 interface SshFlags {
   readonly ips?: string;
