@@ -169,7 +169,10 @@ export class Store {
       if (!(await this.layout.hasBlob(d))) return;
       const bytes = await this.layout.readManifestBlob(d.digest);
       if (isIndex(d.mediaType)) for (const c of parseIndex(bytes).manifests) await visit(c);
-      else for (const b of [parseManifest(bytes).config, ...parseManifest(bytes).layers]) live.add(b.digest);
+      else {
+        const m = parseManifest(bytes);
+        for (const b of [m.config, ...m.layers]) live.add(b.digest);
+      }
     };
     for (const d of index.manifests) await visit(d);
     return live;
