@@ -7,17 +7,16 @@
  * Goals: build+save <= 0.7x buildah, capture <= 0.4x the serial loop, peak RSS < 200 MB.
  * Usage: node dist/bench/build.js [--gib 1] [--images 20] [--keep]
  */
-import { randomFillSync } from 'node:crypto';
 import { mkdir, mkdtemp, rm, writeFile, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { createWriteStream } from 'node:fs';
 import type { ExecutionContext } from 'ava';
 import { copyImage } from '../src/oci/index.js';
 import { parseAnyLocation } from '../src/registry/index.js';
 import { best, measure, fmt, type Measurement } from './measure.js';
 import { randomImage } from '../test/helpers/images.js';
+import { writeBigFile } from '../test/helpers/ssh-tree.js';
 import { startRegistry } from '../test/helpers/registry.js';
 
 const CLI = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
@@ -36,17 +35,6 @@ const ONLY_CAPTURE = process.argv.includes('--only-capture');
 const teardowns: Array<() => Promise<void> | void> = [];
 const fakeT = { teardown: (fn: () => Promise<void> | void) => teardowns.push(fn) } as unknown as ExecutionContext;
 
-async function writeRandomFile(path: string, bytes: number): Promise<void> {
-  const out = createWriteStream(path);
-  const chunk = Buffer.alloc(1 << 20);
-  for (let left = bytes; left > 0; left -= chunk.length) {
-    randomFillSync(chunk);
-    const n = Math.min(left, chunk.length);
-    if (!out.write(chunk.subarray(0, n))) await new Promise<void>((r) => out.once('drain', () => r()));
-  }
-  await new Promise<void>((resolve, reject) => out.end((err?: Error | null) => (err ? reject(err) : resolve())));
-}
-
 /** A context of about `gib` GiB: 4 random binaries and 5,000 small text-like files in 50 dirs. */
 async function makeContext(dir: string, gib: number): Promise<number> {
   const total = Math.floor(gib * (1 << 30));
@@ -54,7 +42,7 @@ async function makeContext(dir: string, gib: number): Promise<number> {
   const smallBytes = 16 << 10;
   const big = Math.floor((total - smallFiles * smallBytes) / 4);
   await mkdir(join(dir, 'bin'), { recursive: true });
-  for (let i = 0; i < 4; i++) await writeRandomFile(join(dir, 'bin', `binary-${i}`), big);
+  for (let i = 0; i < 4; i++) await writeBigFile(join(dir, 'bin', `binary-${i}`), big);
   const words = ['kube', 'apiserver', 'etcd', 'registry', 'sealos', 'container', 'image', 'layer', 'node', 'pod'];
   for (let d = 0; d < 50; d++) {
     await mkdir(join(dir, 'etc', `d${d}`), { recursive: true });

@@ -2,7 +2,7 @@
  * Pull and push of a 1 GiB, 8-layer image (random, incompressible layers) against a loopback docker-registry,
  * timed against `skopeo copy` doing the same in the same run: docker:// -> oci:DIR for pull, oci:DIR ->
  * docker:// (a new repository each time) for push. Ours runs as the CLI in a child process; its peak RSS is
- * read from /usr/bin/time -v. Goal: at most 0.8x skopeo's time, peak RSS under 150 MB.
+ * read from /usr/bin/time. Goal: at most 0.8x skopeo's time, peak RSS under 150 MB.
  *
  *   node dist/bench/registry-pull-push.js [--runs 3] [--layers 8] [--layer-mib 128] [--jobs N]
  *
@@ -16,6 +16,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { copyImage, hostPlatform, ociTransports, parseLocation } from '../src/oci/index.js';
 import { randomImage } from '../test/helpers/images.js';
+import { measure, type Measurement } from './measure.js';
 import { startRegistry } from '../test/helpers/registry.js';
 
 const CLI = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
@@ -25,28 +26,10 @@ function arg(name: string, dflt: number): number {
   return i >= 0 ? Number(process.argv[i + 1]) : dflt;
 }
 
-interface Run {
-  readonly ms: number;
-  readonly rssKb: number | undefined;
-}
-
-/** Runs a command under /usr/bin/time -v; wall time and peak RSS. */
-async function timed(cmd: string, args: readonly string[], env: NodeJS.ProcessEnv = {}): Promise<Run> {
-  // Start each run with the page cache's dirty data written back, so one run's writes do not slow the next.
+/** `measure` after `sync`, so one run's dirty pages are not written back during the next. */
+async function timed(cmd: string, args: readonly string[], env: NodeJS.ProcessEnv = {}): Promise<Measurement> {
   await new Promise((r) => spawn('sync').on('close', r));
-  return new Promise((resolve, reject) => {
-    const start = process.hrtime.bigint();
-    const child = spawn('/usr/bin/time', ['-v', cmd, ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'ignore', 'pipe'] });
-    let err = '';
-    child.stderr.on('data', (d: Buffer) => (err += d.toString()));
-    child.on('error', reject);
-    child.on('close', (code) => {
-      const ms = Number(process.hrtime.bigint() - start) / 1e6;
-      if (code !== 0) return reject(new Error(`${cmd} ${args.join(' ')} exited ${code}: ${err.slice(-2000)}`));
-      const rss = /Maximum resident set size \(kbytes\): (\d+)/.exec(err);
-      resolve({ ms, rssKb: rss ? Number(rss[1]) : undefined });
-    });
-  });
+  return measure(cmd, args, { ...process.env, ...env });
 }
 
 const median = (xs: readonly number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
@@ -77,7 +60,7 @@ async function main(): Promise<void> {
     await timed('skopeo', ['copy', '-q', '--dest-tls-verify=false', `oci:${layoutDir}:bench`, `docker://${seed}`]);
     const jobArgs = jobs > 0 ? ['--jobs', String(jobs)] : [];
 
-    const res = { skopeoPull: [] as Run[], oursPull: [] as Run[], skopeoPush: [] as Run[], oursPush: [] as Run[] };
+    const res = { skopeoPull: [] as Measurement[], oursPull: [] as Measurement[], skopeoPush: [] as Measurement[], oursPush: [] as Measurement[] };
     for (let i = 0; i < runs; i++) {
       const oci = join(work, `pull-skopeo-${i}`);
       res.skopeoPull.push(await timed('skopeo', ['copy', '-q', '--src-tls-verify=false', `docker://${seed}`, `oci:${oci}:img`]));
@@ -96,19 +79,19 @@ async function main(): Promise<void> {
       await rm(regO.storage, { recursive: true, force: true });
       process.stderr.write(`run ${i + 1}/${runs} done\n`);
     }
-    const line = (name: string, ours: Run[], theirs: Run[]) => {
-      const o = median(ours.map((r) => r.ms));
-      const s = median(theirs.map((r) => r.ms));
-      const rss = Math.max(...ours.map((r) => r.rssKb ?? 0)) / 1024;
-      const srss = Math.max(...theirs.map((r) => r.rssKb ?? 0)) / 1024;
-      return `${name}: ours ${(o / 1000).toFixed(2)}s (${(totalMib / (o / 1000)).toFixed(0)} MiB/s, peak RSS ${rss.toFixed(0)} MB) | skopeo ${(s / 1000).toFixed(2)}s (peak RSS ${srss.toFixed(0)} MB) | ratio ${(o / s).toFixed(2)}x`;
+    const line = (name: string, ours: Measurement[], theirs: Measurement[]) => {
+      const o = median(ours.map((r) => r.seconds));
+      const s = median(theirs.map((r) => r.seconds));
+      const rss = Math.max(...ours.map((r) => r.maxRssMiB));
+      const srss = Math.max(...theirs.map((r) => r.maxRssMiB));
+      return `${name}: ours ${o.toFixed(2)}s (${(totalMib / o).toFixed(0)} MiB/s, peak RSS ${rss.toFixed(0)} MiB) | skopeo ${s.toFixed(2)}s (peak RSS ${srss.toFixed(0)} MiB) | ratio ${(o / s).toFixed(2)}x`;
     };
     process.stdout.write(
       [
         `image: ${layers} layers, ${totalMib.toFixed(0)} MiB; ${runs} runs each, medians; loopback docker-registry`,
         line('pull', res.oursPull, res.skopeoPull),
         line('push', res.oursPush, res.skopeoPush),
-        `all runs (ms): ${JSON.stringify(Object.fromEntries(Object.entries(res).map(([k, v]) => [k, v.map((r) => Math.round(r.ms))])))}`,
+        `all runs (ms): ${JSON.stringify(Object.fromEntries(Object.entries(res).map(([k, v]) => [k, v.map((r) => Math.round(r.seconds * 1000))])))}`,
       ].join('\n') + '\n',
     );
   } finally {

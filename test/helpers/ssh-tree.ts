@@ -1,7 +1,7 @@
 /** Generated trees for upload tests, and a digest that compares trees by type, mode, bytes and link target. */
 import { createHash, randomBytes } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { chmod, lstat, mkdir, readdir, readlink, symlink, writeFile } from 'node:fs/promises';
+import { chmod, lstat, mkdir, open, readdir, readlink, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 
 const MODES = [0o644, 0o600, 0o755, 0o700, 0o640, 0o444];
@@ -9,7 +9,7 @@ const MODES = [0o644, 0o600, 0o755, 0o700, 0o640, 0o444];
 /** A file of `bytes` pseudo-random bytes, written in 1 MiB pieces (cheap to make, hard to fake). */
 export async function writeBigFile(path: string, bytes: number): Promise<void> {
   const piece = randomBytes(1 << 20);
-  const fh = await import('node:fs/promises').then((m) => m.open(path, 'w'));
+  const fh = await open(path, 'w');
   try {
     for (let off = 0, i = 0; off < bytes; off += piece.length, i++) {
       const n = Math.min(piece.length, bytes - off);
